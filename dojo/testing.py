@@ -1,0 +1,59 @@
+"""Comparison helpers for kata tests: one tolerance table, messages a learner can act on.
+
+Kata tests call `assert_close(actual, expected, what="...")`. Both numpy arrays and torch
+tensors are accepted; torch is only imported when a tensor is passed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dojo.devices import tolerance
+
+
+def _to_numpy(x):
+    if type(x).__module__.startswith("torch"):
+        device = str(x.device)
+        dtype = str(x.dtype).removeprefix("torch.")
+        # bfloat16 has no numpy dtype; float32 holds it exactly.
+        if dtype in ("bfloat16", "float16"):
+            x = x.float()
+        return x.detach().cpu().numpy(), device, dtype
+    arr = np.asarray(x)
+    return arr, "cpu", str(arr.dtype)
+
+
+def assert_close(actual, expected, *, what: str, rtol: float | None = None,
+                 atol: float | None = None) -> None:
+    """Assert that `actual` matches `expected` in shape and value, within the tolerance for
+    the device and dtype of `actual` (or the rtol/atol given).
+
+    `what` names the quantity in the learner's words, e.g. "bce_grad dw".
+    """
+    if actual is None:
+        raise AssertionError(f"{what}: got None; did you forget to return the result?")
+    a, device, dtype = _to_numpy(actual)
+    e, _, _ = _to_numpy(expected)
+    if a.shape != e.shape:
+        raise AssertionError(f"{what}: shape {a.shape}, expected {e.shape}")
+    default_rtol, default_atol = tolerance(device, dtype)
+    rtol = default_rtol if rtol is None else rtol
+    atol = default_atol if atol is None else atol
+    a64 = a.astype(np.float64) if a.dtype.kind in "fc" else a
+    e64 = e.astype(np.float64) if e.dtype.kind in "fc" else e
+    if a.dtype.kind == "f" and not np.all(np.isfinite(a64) == np.isfinite(e64)):
+        bad = np.argwhere(~np.isfinite(a64) & np.isfinite(e64))
+        where = f" first at index {tuple(bad[0])}" if bad.size else ""
+        raise AssertionError(
+            f"{what}: has NaN or inf where the expected value is finite{where}; "
+            "look for an overflowing exp, a log of 0 or a division by 0"
+        )
+    if np.allclose(a64, e64, rtol=rtol, atol=atol, equal_nan=True):
+        return
+    diff = np.abs(a64 - e64)
+    idx = np.unravel_index(np.nanargmax(diff), diff.shape) if diff.ndim else ()
+    raise AssertionError(
+        f"{what}: values differ (max abs error {np.nanmax(diff):.3g} at index {tuple(idx)}: "
+        f"got {a64[idx]!r}, expected {e64[idx]!r}; rtol={rtol:g}, atol={atol:g} on "
+        f"{device}/{dtype})"
+    )
