@@ -9,6 +9,11 @@ In `solutions/<slug>.py` every part the learner must write is fenced:
 
 The starter is the same file with each fenced block replaced by its TODO comment and a
 `raise NotImplementedError`, so signatures and docstrings can never drift between the two.
+A long TODO continues on the lines right after the fence that start with `# >>>` alone:
+
+    # >>> TODO: project q, k and v, split the heads,
+    # >>>       attend, merge the heads and project out
+
 Pure text in, text out: no files, no imports.
 """
 
@@ -18,6 +23,7 @@ import re
 
 OPEN = re.compile(r"^(?P<indent>[ \t]*)# >>> TODO:(?P<text>.*)$")
 CLOSE = re.compile(r"^[ \t]*# <<<\s*$")
+MORE = re.compile(r"^(?P<indent>[ \t]*)# >>>(?! TODO:)(?P<text>.*)$")
 
 
 class FenceError(ValueError):
@@ -41,8 +47,15 @@ def pristine(solution: str, slug: str) -> str:
     """
     out: list[str] = []
     opened_at: int | None = None
+    pending_raise: str | None = None  # emitted after the TODO's continuation comments
     fences = 0
     for number, line in enumerate(solution.splitlines(keepends=True), start=1):
+        if pending_raise is not None:
+            if (more := MORE.match(line.rstrip("\n"))) is not None:
+                out.append(f"{more['indent']}#{more['text']}\n")
+                continue
+            out.append(pending_raise)
+            pending_raise = None
         if (m := OPEN.match(line.rstrip("\n"))) is not None:
             if opened_at is not None:
                 raise FenceError(
@@ -53,7 +66,7 @@ def pristine(solution: str, slug: str) -> str:
             fences += 1
             indent, text = m["indent"], m["text"].strip()
             out.append(f"{indent}# TODO: {text}\n")
-            out.append(f"{indent}raise NotImplementedError({('TODO: ' + text)!r})\n")
+            pending_raise = f"{indent}raise NotImplementedError({('TODO: ' + text)!r})\n"
         elif CLOSE.match(line):
             if opened_at is None:
                 raise FenceError(

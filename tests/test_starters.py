@@ -89,3 +89,21 @@ def test_committed_starter_is_in_sync_with_its_solution(slug):
         f"katas/{slug}/starter.py is out of date with solutions/{slug}.py: run "
         "`dojo starters --write` and commit the result"
     )
+
+
+def test_a_todo_continues_on_lines_that_start_with_the_fence_marker():
+    solution = (
+        "def f(x):\n"
+        "    # >>> TODO: first line\n"
+        "    # >>>     second line\n"
+        "    # a comment of the solution: not kept\n"
+        "    y = x + 1\n"
+        "    return y\n"
+        "    # <<<\n"
+    )
+    assert pristine(solution, "demo") == header("demo") + (
+        "def f(x):\n"
+        "    # TODO: first line\n"
+        "    #     second line\n"
+        "    raise NotImplementedError('TODO: first line')\n"
+    )
