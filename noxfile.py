@@ -48,8 +48,6 @@ def ensure_env(session: nox.Session) -> None:
         return
     if not PYTHON.exists():
         session.run(sys.executable, "-m", "venv", str(VENV), external=True)
-    session.run(str(PYTHON), "-m", "pip", "install", "--quiet", "--upgrade", "pip",
-                external=True)
     session.run(str(PYTHON), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev]",
                 external=True)
     STAMP.write_text(fingerprint)
@@ -98,8 +96,9 @@ def _named_explicitly(device: str) -> bool:
 def _present(device: str) -> bool:
     if device == "cpu":
         return True
-    probe = ("import torch,sys; m=getattr(torch.backends,'mps',None); "
-             f"sys.exit(0 if ({'torch.cuda.is_available()' if device == 'cuda' else 'm and m.is_available()'}) else 1)")
+    check = "torch.cuda.is_available()" if device == "cuda" else "m and m.is_available()"
+    probe = ("import torch, sys; m = getattr(torch.backends, 'mps', None); "
+             f"sys.exit(0 if ({check}) else 1)")
     return subprocess.run([str(PYTHON), "-c", probe], check=False).returncode == 0
 
 

@@ -115,8 +115,9 @@ def cmd_reset(args) -> int:
     for kata in katas:
         archived = attempts.reset(kata, store, now)
         if archived:
-            print(f"{kata.slug}: your previous attempt is archived in "
-                  f"{archived.relative_to(Path.cwd()) if archived.is_relative_to(Path.cwd()) else archived}")
+            shown = archived.relative_to(Path.cwd()) if archived.is_relative_to(Path.cwd()) \
+                else archived
+            print(f"{kata.slug}: your previous attempt is archived in {shown}")
         _print_started(root, kata)
     return 0
 

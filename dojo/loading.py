@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import types
+from pathlib import Path
 
 from dojo.catalog import Kata
 from dojo.starters import pristine
@@ -24,10 +25,13 @@ def module_name(kata: Kata, impl: str) -> str:
 def load(kata: Kata, impl: str) -> types.ModuleType:
     """Import the chosen implementation of a kata as a fresh module.
 
+    `impl` is starter, solution, pristine, or the path of any other file to test in the
+    kata's place (an archived attempt, a mutant of the solution).
+
     The module is registered in sys.modules under a stable name, so that pickling and
     subprocesses (multiprocessing, torch.distributed) can find it again.
     """
-    name = module_name(kata, impl)
+    name = module_name(kata, impl if impl in IMPLS else "file")
     if impl == "pristine":
         source = pristine(kata.solution_path.read_text(encoding="utf-8"), kata.slug)
         filename = f"<pristine starter of {kata.slug}>"
@@ -38,9 +42,11 @@ def load(kata: Kata, impl: str) -> types.ModuleType:
             exec(compile(source, filename, "exec"), module.__dict__)
         except Exception as err:
             del sys.modules[name]
-            raise KataImportError(f"the pristine starter of {kata.slug} does not import: {err!r}")
+            raise KataImportError(
+                f"the pristine starter of {kata.slug} does not import: {err!r}") from err
         return module
-    path = kata.starter_path if impl == "starter" else kata.solution_path
+    path = {"starter": kata.starter_path, "solution": kata.solution_path}.get(impl)
+    path = Path(impl) if path is None else path
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise KataImportError(f"{path} cannot be imported as a Python module")

@@ -21,9 +21,10 @@ from dojo.progress import ProgressError, ProgressStore, default_path
 def pytest_addoption(parser):
     group = parser.getgroup("dojo", "ML Katas")
     group.addoption(
-        "--impl", choices=loading.IMPLS, default="starter",
+        "--impl", default="starter", metavar="starter|solution|pristine|PATH",
         help="what the kata tests import: your starter (default), the reference solution, "
-             "or the pristine starter generated from it (which must fail)")
+             "the pristine starter generated from it (which must fail), or any .py file "
+             "(an archived attempt, say)")
     group.addoption(
         "--device", default=None, metavar="auto|cpu|cuda|mps",
         help="device for torch katas (default: $DOJO_DEVICE or auto = mps, then cuda, then "
@@ -66,6 +67,12 @@ class DojoPlugin:
         except (catalog_mod.CatalogError, devices.DeviceError, clock.ClockError) as err:
             raise pytest.UsageError(str(err)) from None
         self.impl = config.getoption("impl")
+        if self.impl not in loading.IMPLS:
+            path = Path(config.invocation_params.dir, self.impl)
+            if not path.is_file():
+                raise pytest.UsageError(
+                    f"--impl {self.impl}: not starter, solution or pristine, and no such file")
+            self.impl = str(path.resolve())
         self.store = ProgressStore(default_path(self.root))
         self.recording = (
             self.impl == "starter"
@@ -285,9 +292,11 @@ class DojoPlugin:
 
     @staticmethod
     def _counts(run: dict) -> str:
+        done = run["failed"] + run["passed"] + run["skipped"]
+        not_run = f" ({run['total'] - done} not run)" if done < run["total"] else ""
         if run["failed"]:
-            return f"{run['failed']} of {run['total']} tests failing"
-        return f"{run['passed']} of {run['total']} tests passed"
+            return f"{run['failed']} of {run['total']} tests failing{not_run}"
+        return f"{run['passed']} of {run['total']} tests passed{not_run}"
 
     def _record(self, doc, slug: str, run: dict) -> str:
         kata = self.catalog[slug]

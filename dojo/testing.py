@@ -30,6 +30,7 @@ def assert_close(actual, expected, *, what: str, rtol: float | None = None,
 
     `what` names the quantity in the learner's words, e.g. "bce_grad dw".
     """
+    __tracebackhide__ = True  # the learner needs the message, not this helper's frame
     if actual is None:
         raise AssertionError(f"{what}: got None; did you forget to return the result?")
     a, device, dtype = _to_numpy(actual)
@@ -54,6 +55,6 @@ def assert_close(actual, expected, *, what: str, rtol: float | None = None,
     idx = np.unravel_index(np.nanargmax(diff), diff.shape) if diff.ndim else ()
     raise AssertionError(
         f"{what}: values differ (max abs error {np.nanmax(diff):.3g} at index {tuple(idx)}: "
-        f"got {a64[idx]!r}, expected {e64[idx]!r}; rtol={rtol:g}, atol={atol:g} on "
+        f"got {a64[idx].item()!r}, expected {e64[idx].item()!r}; rtol={rtol:g}, atol={atol:g} on "
         f"{device}/{dtype})"
     )

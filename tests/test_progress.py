@@ -85,7 +85,8 @@ def test_comments_and_unknown_keys_survive_a_write(tmp_path):
     with ProgressStore(path).transaction() as doc:
         doc["katas"]["t_tests"]["hints"] = 2
     text = path.read_text()
-    assert text == GOOD.replace("hints = 0\npeeked = false\nmood", "hints = 2\npeeked = false\nmood")
+    assert text == GOOD.replace("hints = 0\npeeked = false\nmood",
+                                "hints = 2\npeeked = false\nmood")
     assert "# my notes" in text and "# felt easy" in text and 'mood = "good"' in text
 
 
