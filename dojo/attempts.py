@@ -155,8 +155,8 @@ def reset(kata: Kata, store, now: dt.datetime) -> Path | None:
     The order matters: the archive exists before the record changes, and the record changes
     before the file is overwritten, so an interruption at any point loses nothing.
     """
-    archived = archive(kata, store.path, now)
-    with store.transaction() as doc:
+    with store.transaction() as doc:  # a malformed record stops us before anything moves
+        archived = archive(kata, store.path, now)
         open_attempt(kata_table(doc, kata.slug), now)
     write_pristine(kata)
     return archived

@@ -64,7 +64,11 @@ class Kata:
 def find_root(start: Path | None = None) -> Path:
     """The repository root: $DOJO_ROOT, else the nearest folder above `start` with katas/."""
     if env := os.environ.get("DOJO_ROOT"):
-        return Path(env).resolve()
+        root = Path(env).resolve()
+        if not (root / "katas").is_dir():
+            raise CatalogError(f"DOJO_ROOT={env} has no katas/ folder; point it at the "
+                               "ML Katas repository, or unset it")
+        return root
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if (folder / "katas").is_dir() and (folder / "solutions").is_dir():

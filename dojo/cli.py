@@ -131,13 +131,13 @@ def _print_started(root: Path, kata: catalog_mod.Kata) -> None:
 def cmd_starters(args) -> int:
     root, catalog, store = _context()
     katas = catalog_mod.select(catalog, args.kata) if args.kata else list(catalog.values())
-    stale = []
+    stale, broken = [], []
     for kata in katas:
         try:
             expected = pristine(kata.solution_path.read_text(encoding="utf-8"), kata.slug)
         except (FenceError, FileNotFoundError) as err:
             print(f"{kata.slug}: {err}", file=sys.stderr)
-            stale.append(kata.slug)
+            broken.append(kata.slug)
             continue
         current = kata.starter_path.read_text(encoding="utf-8") \
             if kata.starter_path.exists() else None
@@ -150,7 +150,9 @@ def cmd_starters(args) -> int:
             print(f"{kata.slug}: wrote {kata.starter_path.relative_to(root)}{kept}")
         else:
             stale.append(kata.slug)
-    if stale and not args.write:
+    if broken:
+        return 1
+    if stale:
         print("Out of date with their solutions: " + ", ".join(stale) +
               "\nRegenerate them with `dojo starters --write` (solutions/ is the source).",
               file=sys.stderr)

@@ -80,8 +80,8 @@ class DojoPlugin:
             and not config.getoption("collectonly", False)
         )
         self.modules: dict[str, object] = {}
+        self.nothing_due_message: str | None = None  # set by _selection() under --redo-due
         self.selection = self._selection()
-        self.nothing_due_message: str | None = None
         if self.device_choice in ("cuda", "mps"):
             try:
                 devices.check_present(self.device_choice, devices.available())
@@ -110,6 +110,10 @@ class DojoPlugin:
                 raise pytest.UsageError(str(err)) from None
         if self.config.getoption("redo_due"):
             due = self._due_katas()
+            if chosen is not None and due and not chosen & due:
+                self.nothing_due_message = (
+                    f"None of {', '.join(sorted(chosen))} is due today ({self.today}); due "
+                    f"now: {', '.join(sorted(due))}.")
             chosen = due if chosen is None else chosen & due
         return chosen
 
@@ -127,9 +131,10 @@ class DojoPlugin:
                               if slug in self.catalog and table.get("due") is not None)
             if upcoming:
                 when, slug = upcoming[0]
+                days = (when - self.today).days
                 self.nothing_due_message = (
                     f"Nothing is due today ({self.today}). Next: {slug} on {when} "
-                    f"(in {(when - self.today).days} days).")
+                    f"({'tomorrow' if days == 1 else f'in {days} days'}).")
             else:
                 self.nothing_due_message = (
                     "Nothing is due: no kata has been passed yet. Start one with "
@@ -311,7 +316,9 @@ class DojoPlugin:
                         f"{result.grade}, next due {result.schedule.due}")
             elapsed = _fmt_duration(attempts.elapsed_seconds(table, now))
             if run["failed"]:
-                attempts.record_failed_run(table)
+                # The untouched starter fails by design; only the learner's code can miss.
+                if not attempts.is_pristine(kata):
+                    attempts.record_failed_run(table)
                 return f"{self._counts(run)}, {elapsed} elapsed ({target})"
             return (f"{self._counts(run)}, {elapsed} elapsed: only a part of the kata ran; run "
                     "all its tests to close the attempt")
