@@ -29,7 +29,12 @@ def kata_table(doc, slug: str):
     """The table of one kata in a progress document, created when missing."""
     katas = doc.setdefault("katas", tomlkit.table(is_super_table=True))
     if slug not in katas:
-        katas[slug] = tomlkit.table()
+        # The schedule first, so that a new table reads in the order the README shows.
+        table = tomlkit.table()
+        table["ease"] = sm2.INITIAL_EASE / 100
+        table["interval"] = 0
+        table["repetitions"] = 0
+        katas[slug] = table
     return katas[slug]
 
 
@@ -100,6 +105,7 @@ def close_attempt(table, kata: Kata, now: dt.datetime, today: dt.date, device: s
         "device": device,
     }
     if "passes" not in table:
+        table.add(tomlkit.nl())  # a blank line between the kata's keys and its passes
         table["passes"] = tomlkit.aot()
     table["passes"].append(record)
     return Pass(seconds, grade, schedule)
