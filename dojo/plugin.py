@@ -95,6 +95,7 @@ class DojoPlugin:
             lambda: {"passed": set(), "failed": set(), "skipped": set()})
         self.summary: list[str] = []
         self.record_error: str | None = None
+        self.hung: dict[str, str] = {}  # kata -> the test that hit the timeout
 
     # ----------------------------------------------------------------- selection
     def _selection(self) -> set[str] | None:
@@ -240,11 +241,21 @@ class DojoPlugin:
         except (ProgressError, OSError) as err:
             raise pytest.UsageError(f"--redo-due could not reset the due katas: {err}") from None
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item):
+        slug = self._slug(item.path)
+        if slug in self.hung:
+            # One endless loop would otherwise cost the full timeout once per test.
+            pytest.fail(f"not run: {self.hung[slug]} timed out, so the rest of {slug} fails "
+                        "fast. Look for a loop that never ends.", pytrace=False)
+
     def pytest_runtest_logreport(self, report):
         slug = self._slug_of_nodeid(report.nodeid)
         if slug is None:
             return
         outcome = self.outcomes[slug]
+        if report.failed and "from pytest-timeout" in report.longreprtext:
+            self.hung.setdefault(slug, report.nodeid.split("::", 1)[-1])
         if report.failed:
             outcome["failed"].add(report.nodeid)
         elif report.skipped:

@@ -593,3 +593,14 @@ def test_missing_starter_says_how_to_get_one_back(kata_repo):
     result = kata_repo.run("--kata", "toy", "--no-record")
     result.assert_outcomes(errors=3)
     assert "`dojo reset toy` writes a fresh starter" in result.stdout.str()
+
+
+def test_an_endless_loop_times_out_and_the_rest_of_the_kata_fails_fast(kata_repo):
+    kata_repo.write_starter("toy", "def add(a, b):\n    while True:\n        pass\n")
+    result = kata_repo.run_subprocess("--kata", "toy", "--timeout", "1")
+    # the third test only checks that add exists; the one after the timeout errors at setup
+    result.assert_outcomes(failed=1, errors=1, passed=1)
+    out = result.stdout.str()
+    assert out.count("Timeout (>1.0s) from pytest-timeout") == 1, out
+    assert out.count("timed out, so the rest of toy fails fast") == 1, out
+    assert kata_repo.kata_record("toy")["attempt_started"]  # the run still opened the attempt
