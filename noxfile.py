@@ -114,8 +114,24 @@ def tests(session: nox.Session, device: str) -> None:
     pytest(session, "--impl=solution", f"--device={device}", "--no-record", "-q",
            *session.posargs)
     if device == "cpu":
-        session.run(str(BIN / "dojo"), "starters", "--check", external=True)
+        # The gate also checks the starters, kata.toml, the API and that pristine fails.
+        session.run(str(PYTHON), "-m", "dojo.gate", external=True)
         pytest(session, "tests", "-q", "-p", "xdist", "-n", "2")
+
+
+@nox.session
+def gate(session: nox.Session) -> None:
+    """(maintainers) The kata quality gate: `nox -s gate -- attention` (docs/quality-gate.md)."""
+    ensure_env(session)
+    session.run(str(PYTHON), "-m", "dojo.gate", *session.posargs, external=True)
+
+
+@nox.session
+def mutants(session: nox.Session) -> None:
+    """(maintainers) Mutation testing of the kata tests: `nox -s mutants -- quantization`,
+    or a sample of every kata: `nox -s mutants -- --sample 20 --seed 7`."""
+    ensure_env(session)
+    session.run(str(PYTHON), "-m", "dojo.mutation", *session.posargs, external=True)
 
 
 @nox.session

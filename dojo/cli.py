@@ -195,10 +195,21 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--write", action="store_true", help="regenerate out-of-date starters "
                                                            "(archiving edited ones first)")
     p.set_defaults(func=cmd_starters)
+
+    sub.add_parser("gate", add_help=False, help="(maintainers) the kata quality gate: "
+                                                "dojo gate --help")
+    sub.add_parser("mutate", add_help=False, help="(maintainers) mutation testing of the kata "
+                                                  "tests: dojo mutate --help")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] in (["gate"], ["mutate"]):
+        # The maintainer tools own their arguments (argparse's REMAINDER would eat options).
+        from dojo import gate, mutation
+
+        return (gate if argv[0] == "gate" else mutation).main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -441,6 +441,7 @@ def _sync(device):
         torch.mps.synchronize()
 
 
+@pytest.mark.no_todo  # int8_matmul is given to the learner
 @pytest.mark.benchmark(group="quantization-matmul")
 def test_bench_int8_matmul(kata, device, benchmark):
     a, b, exact = _bench_inputs(device)
@@ -457,6 +458,7 @@ def test_bench_int8_matmul(kata, device, benchmark):
     )
 
 
+@pytest.mark.no_todo  # the fp32 baseline of the benchmark
 @pytest.mark.benchmark(group="quantization-matmul")
 def test_bench_fp32_matmul(device, benchmark):
     a, b, exact = _bench_inputs(device)
