@@ -314,7 +314,9 @@ class SuiteRun:
                 if catalog_mod.kata_of_path(root, root / e["nodeid"].split("::")[0]) == slug]
 
 
-def _env(root: Path, scratch: Path) -> dict[str, str]:
+def isolated_env(root: Path, scratch: Path) -> dict[str, str]:
+    """The environment of a maintainer's pytest subprocess: this repository, a scratch
+    record (the learner's progress.toml is never touched), CPU, and no inherited xdist."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PYTEST_XDIST", "PYTEST_CURRENT_TEST"))}
     env.update(DOJO_ROOT=str(root), DOJO_PROGRESS=str(scratch / "progress.toml"),
@@ -332,7 +334,7 @@ def run_suites(root: Path, slugs: list[str], impls=("solution", "pristine"),
         scratch = Path(tmp)
         procs = {}
         for impl in impls:
-            env = _env(root, scratch)
+            env = isolated_env(root, scratch)
             env[REPORT_ENV] = str(scratch / f"{impl}.json")
             cmd = [sys.executable, "-m", "pytest", *(str(root / "katas" / s) for s in slugs),
                    "--impl", impl, "--no-record", "--device", "cpu", "-q", "-p",

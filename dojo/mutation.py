@@ -45,7 +45,6 @@ import copy
 import dataclasses
 import hashlib
 import json
-import os
 import random
 import subprocess
 import sys
@@ -57,6 +56,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from dojo import catalog as catalog_mod
+from dojo.gate import isolated_env
 from dojo.starters import CLOSE, OPEN
 
 # ---------------------------------------------------------------------------- the mutator
@@ -456,14 +456,6 @@ class KataReport:
                 "outcomes": [entry(o) for o in self.outcomes]}
 
 
-def _env(root: Path, scratch: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PYTEST_XDIST", "PYTEST_CURRENT_TEST"))}
-    env.update(DOJO_ROOT=str(root), DOJO_PROGRESS=str(scratch / "progress.toml"),
-               DOJO_DEVICE="cpu", PYTHONDONTWRITEBYTECODE="1")
-    return env
-
-
 def _pytest(root: Path, slug: str, impl: Path, env: dict, test_timeout: float,
             hard_timeout: float) -> tuple[int | None, str, float]:
     """(exit code or None on timeout, output tail, seconds) of the kata's tests on impl."""
@@ -522,7 +514,7 @@ def run(root: Path, slugs: list[str], *, jobs: int = 2, sample_size: int | None 
 
     with tempfile.TemporaryDirectory(prefix="dojo-mutants-") as tmp:
         scratch = Path(tmp)
-        env = _env(root, scratch)
+        env = isolated_env(root, scratch)
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             # The unmutated solution first: it must pass, and its time bounds a mutant's.
             baselines = {}
