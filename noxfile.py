@@ -86,9 +86,9 @@ def list_(session: nox.Session) -> None:
     session.run(str(BIN / "dojo"), "list", *session.posargs, external=True)
 
 
-def _named_explicitly(device: str) -> bool:
+def _named_explicitly(device: str, session: str = "tests") -> bool:
     """Was this device's session asked for by name (`nox -s "tests(cuda)"`)?"""
-    wanted = f"tests({device})"
+    wanted = f"{session}({device})"
     argv = " ".join(sys.argv) + " " + os.environ.get("NOXSESSION", "")
     return wanted in argv
 
@@ -117,6 +117,22 @@ def tests(session: nox.Session, device: str) -> None:
         # The gate also checks the starters, kata.toml, the API and that pristine fails.
         session.run(str(PYTHON), "-m", "dojo.gate", external=True)
         pytest(session, "tests", "-q", "-p", "xdist", "-n", "2")
+
+
+@nox.session
+@nox.parametrize("device", [nox.param(d, id=d) for d in DEVICES])
+def bench(session: nox.Session, device: str) -> None:
+    """Every kata benchmark on one device (reference against its naive or built-in
+    counterpart, in one run): .benchmarks/<device>.json and a markdown report beside it."""
+    ensure_env(session)
+    if device != "cpu" and not _present(device) and not _named_explicitly(device, "bench"):
+        session.skip(f"no {device} on this machine; `nox -s \"bench({device})\"` insists")
+    out = ROOT / ".benchmarks"
+    pytest(session, "--impl=solution", f"--device={device}", "--no-record", "-q",
+           "--benchmark-enable", "--benchmark-only", f"--benchmark-json={out / device}.json",
+           *session.posargs)
+    session.run(str(PYTHON), "-m", "dojo.bench", f"{out / device}.json",
+                f"--out={out / device}.md", external=True)
 
 
 @nox.session

@@ -82,9 +82,11 @@ class DojoPlugin:
         self.modules: dict[str, object] = {}
         self.nothing_due_message: str | None = None  # set by _selection() under --redo-due
         self.selection = self._selection()
+        self.present: dict[str, bool] | None = None  # devices.available(), once needed
         if self.device_choice in ("cuda", "mps"):
+            self.present = devices.available()
             try:
-                devices.check_present(self.device_choice, devices.available())
+                devices.check_present(self.device_choice, self.present)
             except devices.DeviceError as err:
                 raise pytest.UsageError(str(err)) from None
         # Collection bookkeeping: per kata, tests collected and tests deselected (-k, -m, --lf).
@@ -174,6 +176,9 @@ class DojoPlugin:
                 item.add_marker(pytest.mark.skip(
                     reason=f"{slug} runs on {', '.join(kata.devices)}, not "
                            f"{self.device_choice}"))
+            elif self.device_of(kata) != "cpu":
+                # A signal cannot interrupt a hung CUDA or MPS kernel; a watchdog thread can.
+                item.add_marker(pytest.mark.timeout(method="thread"))
 
     def pytest_deselected(self, items):
         for item in items:
@@ -321,7 +326,7 @@ class DojoPlugin:
         target = f"target {kata.target_minutes}m"
         if attempts.is_open(table):
             if run["full_pass"]:
-                device = self._device_of(kata)
+                device = self.device_of(kata)
                 result = attempts.close_attempt(table, kata, now, self.today, device)
                 return (f"passed in {_fmt_duration(result.seconds)} ({target}), grade "
                         f"{result.grade}, next due {result.schedule.due}")
@@ -346,10 +351,29 @@ class DojoPlugin:
         return (f"{self._counts(run)}; no attempt is open, so nothing was recorded "
                 f"(`dojo reset {slug}` starts a timed redo)")
 
-    def _device_of(self, kata: catalog_mod.Kata) -> str:
-        if kata.devices == ("cpu",):
+    def device_of(self, kata: catalog_mod.Kata) -> str:
+        """The device the kata runs on in this session (numpy katas never import torch)."""
+        if kata.devices == ("cpu",) or self.device_choice == "cpu":
             return "cpu"
-        return devices.resolve(self.device_choice, kata.devices, devices.available()) or "cpu"
+        if self.present is None:
+            self.present = devices.available()
+        return devices.resolve(self.device_choice, kata.devices, self.present) or "cpu"
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_benchmark_update_machine_info(self, config, machine_info):
+        # Benchmark reports must say what they ran on.
+        import torch
+
+        present = self.present or devices.available()
+        gpu = torch.cuda.get_device_name() if present["cuda"] else None
+        machine_info["dojo"] = {
+            "device": self.device_choice,
+            "torch": torch.__version__,
+            "cuda": torch.version.cuda,
+            "gpu": gpu,
+            "mps": present["mps"],
+            "threads": torch.get_num_threads(),
+        }
 
     def pytest_terminal_summary(self, terminalreporter):
         if not self.summary and not self.record_error:
@@ -381,9 +405,8 @@ def device(request):
 
     plugin = _plugin(request)
     kata_ = plugin.kata_for(request)
-    name = devices.resolve(plugin.device_choice, kata_.devices, devices.available())
-    if name is None:
+    if plugin.device_choice not in ("auto", *kata_.devices):
         pytest.skip(f"{kata_.slug} does not run on {plugin.device_choice}")
-    return torch.device(name)
+    return torch.device(plugin.device_of(kata_))
 
 

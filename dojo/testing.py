@@ -58,3 +58,17 @@ def assert_close(actual, expected, *, what: str, rtol: float | None = None,
         f"got {a64[idx].item()!r}, expected {e64[idx].item()!r}; rtol={rtol:g}, atol={atol:g} on "
         f"{device}/{dtype})"
     )
+
+
+def synchronize(device) -> None:
+    """Wait for the device's queued kernels, so that a benchmark times the work and not its
+    launch. CUDA and MPS run asynchronously; CPU needs nothing."""
+    kind = getattr(device, "type", str(device))
+    if kind == "cuda":
+        import torch
+
+        torch.cuda.synchronize(device)
+    elif kind == "mps":
+        import torch
+
+        torch.mps.synchronize()

@@ -605,3 +605,18 @@ def test_an_endless_loop_times_out_and_the_rest_of_the_kata_fails_fast(kata_repo
     assert "Timeout (>1.0s) from pytest-timeout" in out, out
     assert "not run: test_add_scalars timed out, so the rest of toy fails fast" in out, out
     assert kata_repo.kata_record("toy")["attempt_started"]  # the run still opened the attempt
+
+
+@pytest.mark.parametrize("device, method", [("auto", "thread"), ("cpu", None)])
+def test_gpu_runs_time_out_with_a_watchdog_thread(kata_repo, monkeypatch, device, method):
+    """A signal cannot interrupt a hung CUDA kernel: on a GPU, pytest-timeout uses a thread."""
+    toml = kata_repo.root / "katas" / "toy" / "kata.toml"
+    toml.write_text(toml.read_text().replace('devices = ["cpu"]', 'devices = ["cpu", "cuda"]'))
+    monkeypatch.setattr("dojo.devices.available",
+                        lambda: {"cpu": True, "cuda": True, "mps": False})
+    items, _ = kata_repo.pytester.inline_genitems("--kata", "toy", f"--device={device}",
+                                                  "-p", "no:cacheprovider")
+    assert items
+    for item in items:
+        marker = item.get_closest_marker("timeout")
+        assert (marker.kwargs.get("method") if marker else None) == method, item.nodeid

@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from dojo.testing import assert_close
+from dojo.testing import assert_close, synchronize
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*deprecat")
 
@@ -434,13 +434,6 @@ def _bench_inputs(device):
     return a.to(device), b.to(device), exact
 
 
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    elif device.type == "mps":
-        torch.mps.synchronize()
-
-
 @pytest.mark.no_todo  # int8_matmul is given to the learner
 @pytest.mark.benchmark(group="quantization-matmul")
 def test_bench_int8_matmul(kata, device, benchmark):
@@ -448,7 +441,7 @@ def test_bench_int8_matmul(kata, device, benchmark):
 
     def run():
         out = kata.int8_matmul(a, b)
-        _sync(device)
+        synchronize(device)
         return out
 
     out = benchmark(run)
@@ -466,7 +459,7 @@ def test_bench_fp32_matmul(device, benchmark):
 
     def run():
         out = af @ bf
-        _sync(device)
+        synchronize(device)
         return out
 
     out = benchmark(run)
