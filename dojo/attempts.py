@@ -13,7 +13,7 @@ from pathlib import Path
 
 import tomlkit
 
-from dojo import grading, sm2
+from dojo import grading, scheduling, sm2
 from dojo.catalog import Kata
 from dojo.starters import pristine
 
@@ -79,18 +79,19 @@ def elapsed_seconds(table, now: dt.datetime) -> int:
     return max(0, round((now - started).total_seconds()))
 
 
-def close_attempt(table, kata: Kata, now: dt.datetime, today: dt.date, device: str) -> Pass:
-    """Close the open attempt with a pass: grade it, review the SM-2 schedule, log the pass."""
+def close_attempt(table, kata: Kata, now: dt.datetime, today: dt.date, device: str,
+                  scheduler: str = scheduling.DEFAULT) -> Pass:
+    """Close the open attempt with a pass: grade it, review the schedule (SM-2, or FSRS when
+    progress.toml says `scheduler = "fsrs"`: pass scheduling.scheduler_of(doc)), log the pass.
+    """
     seconds = elapsed_seconds(table, now)
     failed_runs = int(table.get("failed_runs", 0))
     hints = int(table.get("hints", 0))
     peeked = bool(table.get("peeked", False))
     grade = grading.grade(seconds, kata.target_minutes, failed_runs, hints, peeked)
-    schedule = sm2.review(schedule_of(table), grade, today)
-    table["ease"] = schedule.ease_factor
-    table["interval"] = schedule.interval
-    table["repetitions"] = schedule.repetitions
-    table["due"] = schedule.due
+    keys = scheduling.next_schedule(table, grade, today, scheduler)
+    scheduling.apply(table, keys)
+    schedule = scheduling.as_schedule(keys)
     del table["attempt_started"]
     table["failed_runs"] = 0
     table["hints"] = 0

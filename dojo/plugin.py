@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dojo import attempts, clock, devices, loading
+from dojo import attempts, clock, devices, loading, scheduling
 from dojo import catalog as catalog_mod
 from dojo.progress import ProgressError, ProgressStore, default_path
 
@@ -327,7 +327,8 @@ class DojoPlugin:
         if attempts.is_open(table):
             if run["full_pass"]:
                 device = self.device_of(kata)
-                result = attempts.close_attempt(table, kata, now, self.today, device)
+                result = attempts.close_attempt(table, kata, now, self.today, device,
+                                                scheduler=scheduling.scheduler_of(doc))
                 return (f"passed in {_fmt_duration(result.seconds)} ({target}), grade "
                         f"{result.grade}, next due {result.schedule.due}")
             elapsed = _fmt_duration(attempts.elapsed_seconds(table, now))

@@ -120,8 +120,11 @@ def test_due_with_nothing_due_shows_what_comes_next(kata_repo, dojo):
     kata_repo.write_record(TOY_PASSED)
     code, out, _ = dojo("due")
     assert out.startswith("Nothing is due today (2026-11-21).")
-    assert row(out, "2026-11-22") == ["2026-11-22", "toy"]
-    assert row(out, "2026-11-30") == ["2026-11-30", "other"]
+    assert row(out, "2026-11-22") == ["2026-11-22", "Sun", "toy"]
+    assert row(out, "2026-11-23") == ["2026-11-23", "Mon", "-"]
+    assert row(out, "2026-11-30") == ["2026-11-30", "Mon", "other"]
+    assert "2026-12-05" in out and "2026-12-06" not in out  # 14 days, one row each
+    assert "2 redos ahead" in out
     out = dojo("due", "--days", "3")[1]
     assert "2026-11-22" in out and "other" not in out
 
@@ -131,9 +134,10 @@ def test_due_names_the_due_katas(kata_repo, dojo):
     kata_repo.at("09:00:00", "2026-11-23")
     code, out, _ = dojo("due")
     assert code == 0
-    assert out.startswith("Due today (2026-11-23): toy. Run: pytest --redo-due")
+    assert out.startswith("Due today (2026-11-23): toy (1d late). Run: pytest --redo-due")
     kata_repo.at("09:00:00", "2026-12-01")
-    assert dojo("due")[1].startswith("Due today (2026-12-01): toy, other.")
+    assert dojo("due")[1].startswith(
+        "Due today (2026-12-01): other (1d late), toy (9d late).")
 
 
 # --------------------------------------------------------------------- start
@@ -311,3 +315,391 @@ def test_bad_dojo_today_exits_1(kata_repo, dojo, monkeypatch):
     code, _, err = dojo("due")
     assert code == 1
     assert "DOJO_TODAY='21/11/2026' is not a date" in err
+
+
+# --------------------------------------------------------------------- conventions
+COMMANDS = ["list", "due", "start", "reset", "hint", "solution", "diff", "stats", "plot",
+            "watch", "new", "grade", "starters"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(kata_repo, dojo, command):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([command, "--help"])
+    assert exit_.value.code == 0
+
+
+@pytest.mark.parametrize("args", [["hint"], ["grade", "toy", "9"], ["due", "--days", "0"],
+                                  ["list", "--status", "late"], ["frobnicate"]])
+def test_usage_errors_exit_2(kata_repo, dojo, args):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(args)
+    assert exit_.value.code == 2
+
+
+@pytest.mark.parametrize("command", ["hint", "solution", "diff", "watch", "grade"])
+def test_unknown_kata_gets_suggestions_everywhere(kata_repo, dojo, command):
+    args = [command, "othr"] + (["3"] if command == "grade" else [])
+    code, _, err = dojo(*args)
+    assert code == 2
+    assert "Did you mean: other?" in err
+
+
+# --------------------------------------------------------------------- list filters
+def test_list_filters_by_topic_tag_and_several_statuses(kata_repo, dojo):
+    kata_repo.add_kata("third", topic="statistics", tags=["scipy"])
+    kata_repo.write_record(TOY_PASSED)
+    dojo("start", "third")
+    out = dojo("list", "--topic", "statistics")[1]
+    assert "other" in out and "third" in out and "toy" not in out
+    assert "2 of 3 katas" in out
+    out = dojo("list", "--tag", "averages", "--tag", "scipy")[1]
+    assert "other" in out and "third" in out and "toy" not in out
+    out = dojo("list", "--status", "scheduled", "--status", "in progress")[1]
+    assert "toy" in out and "third" in out and "other" not in out  # other: never passed
+    code, _, err = dojo("list", "--topic", "statistcs")
+    assert code == 2 and "Did you mean: statistics?" in err
+
+
+# --------------------------------------------------------------------- hint
+def test_hint_without_an_open_attempt_explains_and_changes_nothing(kata_repo, dojo):
+    code, out, err = dojo("hint", "toy")
+    assert code == 1
+    assert "No attempt at toy is open" in err and "dojo start toy" in err
+    assert not kata_repo.progress.exists()
+    kata_repo.write_record(TOY_PASSED)
+    before = kata_repo.progress.read_bytes()
+    code, _, err = dojo("hint", "toy")
+    assert code == 1 and "dojo diff toy" in err
+    assert kata_repo.progress.read_bytes() == before
+
+
+def test_hints_one_at_a_time_then_all_used_and_the_grade_pays(kata_repo, dojo):
+    dojo("start", "toy")
+    code, out, _ = dojo("hint", "toy")
+    assert code == 0
+    assert out.startswith("Hint 1 of 2 for toy")
+    assert "Read the docstring." in out and "numpy has a function" not in out
+    assert kata_repo.kata_record("toy")["hints"] == 1
+    out = dojo("hint", "toy")[1]
+    assert "Hint 2 of 2" in out and "numpy has a function for it." in out
+    assert "That was the last hint." in out
+    code, out, _ = dojo("hint", "toy")
+    assert code == 0
+    assert out.startswith("All 2 hints of toy are used")
+    assert "1. Read the docstring." in out and "2. numpy has a function for it." in out
+    assert kata_repo.kata_record("toy")["hints"] == 2  # no further cost
+    kata_repo.solve("toy")
+    kata_repo.at("10:10:00")
+    kata_repo.run("--kata", "toy").assert_outcomes(passed=3)
+    assert kata_repo.kata_record("toy")["passes"][0]["grade"] == 3  # 5 minus two hints
+
+
+# --------------------------------------------------------------------- solution
+class _Terminal:
+    """stdin as a terminal that answers `answer`."""
+
+    def __init__(self, answer: str):
+        self.answer = answer
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self) -> str:
+        return self.answer
+
+
+def test_solution_without_an_open_attempt_explains(kata_repo, dojo):
+    code, out, err = dojo("solution", "toy", "--yes")
+    assert code == 1
+    assert "No attempt at toy is open" in err and "np.add" not in out
+    assert not kata_repo.progress.exists()
+
+
+def test_solution_refuses_a_non_interactive_stdin_without_yes(kata_repo, dojo, monkeypatch):
+    dojo("start", "toy")
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO("y\n"))
+    code, out, err = dojo("solution", "toy")
+    assert code == 1
+    assert "pass --yes" in err and "np.add" not in out
+    assert kata_repo.kata_record("toy")["peeked"] is False
+
+
+def test_solution_asks_and_no_shows_nothing(kata_repo, dojo, monkeypatch):
+    dojo("start", "toy")
+    monkeypatch.setattr("sys.stdin", _Terminal("n\n"))
+    code, out, _ = dojo("solution", "toy")
+    assert code == 0
+    assert "caps this attempt's grade at 2 (2 hints left: `dojo hint toy`). Show it? [y/N]" in out
+    assert "Not shown; nothing was recorded." in out and "np.add" not in out
+    assert kata_repo.kata_record("toy")["peeked"] is False
+
+
+def test_solution_yes_records_a_peek_that_caps_the_grade(kata_repo, dojo, monkeypatch):
+    dojo("start", "toy")
+    monkeypatch.setattr("sys.stdin", _Terminal("y\n"))
+    code, out, err = dojo("solution", "toy")
+    assert code == 0
+    assert "return np.add(a, b)" in out
+    assert "# >>>" not in out and "# <<<" not in out  # fences stripped
+    assert "recorded as peeked" in err
+    assert kata_repo.kata_record("toy")["peeked"] is True
+    assert "return np.add(a, b)" in dojo("solution", "toy")[1]  # asks no more once peeked
+    kata_repo.solve("toy")
+    kata_repo.at("10:05:00")
+    kata_repo.run("--kata", "toy").assert_outcomes(passed=3)
+    assert kata_repo.kata_record("toy")["passes"][0]["grade"] == 2
+
+
+# --------------------------------------------------------------------- diff
+def test_diff_before_a_pass_or_during_an_attempt_explains(kata_repo, dojo):
+    code, out, err = dojo("diff", "toy")
+    assert code == 1
+    assert "You have not passed toy yet" in err and out == ""
+    dojo("start", "toy")
+    code, _, err = dojo("diff", "toy")
+    assert code == 1
+    assert "An attempt at toy is open" in err and "--previous" in err
+
+
+def test_diff_after_a_pass_shows_the_attempt_against_the_reference(kata_repo, dojo):
+    dojo("start", "toy")
+    kata_repo.write_starter("toy", "import numpy as np\n\n\ndef add(a, b):\n"
+                                   "    return np.asarray(a) + b\n")
+    kata_repo.at("10:10:00")
+    kata_repo.run("--kata", "toy").assert_outcomes(passed=3)
+    code, out, _ = dojo("diff", "toy")
+    assert code == 0
+    assert "--- katas/toy/starter.py" in out and "+++ solutions/toy.py" in out
+    assert "-    return np.asarray(a) + b" in out
+    assert "+    return np.add(a, b)" in out
+    assert "# >>>" not in out
+
+
+def test_diff_previous_compares_with_the_last_archived_attempt(kata_repo, dojo):
+    code, _, err = dojo("diff", "toy", "--previous")
+    assert code == 1 and "No previous attempt at toy is archived" in err
+    kata_repo.write_starter("toy", "def add(a, b):\n    return a + b  # day 1\n")
+    dojo("reset", "toy")
+    kata_repo.write_starter("toy", "def add(a, b):\n    return a + b  # day 2, older\n")
+    kata_repo.at("10:00:05")
+    dojo("reset", "toy")  # archives day 2's file: the latest archive
+    kata_repo.write_starter("toy", "def add(a, b):\n    return sum((a, b))\n")
+    code, out, _ = dojo("diff", "toy", "--previous")
+    assert code == 0
+    assert "--- attempts/toy/2026-11-21T10-00-05.py" in out
+    assert "-    return a + b  # day 2, older" in out
+    assert "+    return sum((a, b))" in out
+
+
+def test_archives_sort_by_time_then_counter(kata_repo, tmp_path):
+    folder = tmp_path / "attempts" / "toy"
+    folder.mkdir(parents=True)
+    for name in ("2026-11-21T10-00-00-2.py", "2026-11-21T10-00-00.py",
+                 "2026-11-20T23-00-00.py", "2026-11-21T10-00-00-10.py"):
+        (folder / name).write_text("")
+    assert [p.name for p in cli.archived_attempts(tmp_path / "progress.toml", "toy")] == [
+        "2026-11-20T23-00-00.py", "2026-11-21T10-00-00.py", "2026-11-21T10-00-00-2.py",
+        "2026-11-21T10-00-00-10.py"]
+
+
+# --------------------------------------------------------------------- stats, plot
+HISTORY = textwrap.dedent("""\
+    schema = 1
+
+    [katas.toy]
+    due = 2026-11-22
+
+    [[katas.toy.passes]]
+    at = 2026-11-18T10:00:00Z
+    seconds = 1200
+    failed_runs = 0
+    hints = 0
+    peeked = false
+    grade = 5
+    device = "cpu"
+
+    [[katas.toy.passes]]
+    at = 2026-11-19T10:00:00Z
+    seconds = 1500
+    failed_runs = 0
+    hints = 0
+    peeked = false
+    grade = 4
+    device = "cpu"
+
+    [[katas.toy.passes]]
+    at = 2026-11-21T10:00:00Z
+    seconds = 3600
+    failed_runs = 0
+    hints = 0
+    peeked = false
+    grade = 2
+    device = "cpu"
+
+    [katas.other]
+    due = 2026-11-26
+
+    [[katas.other.passes]]
+    at = 2026-11-20T10:00:00Z
+    seconds = 600
+    failed_runs = 0
+    hints = 0
+    peeked = false
+    grade = 5
+    device = "cpu"
+    """)
+
+
+def test_stats_golden(kata_repo, dojo):
+    kata_repo.write_record(HISTORY)
+    code, out, _ = dojo("stats")
+    assert code == 0
+    assert row(out, "katas passed")[1] == "2 of 2"
+    assert row(out, "passes")[1] == "4 (2 of them reviews: redos from memory)"
+    assert row(out, "streak")[1] == "4 days (days in a row with a pass)"
+    assert row(out, "retention")[1] == "50% (1 of 2 reviews graded 3 or more)"
+    assert row(out, "classical-ml") == ["classical-ml", "3", "1.75x"]
+    assert row(out, "statistics") == ["statistics", "1", "0.50x"]
+
+
+def test_stats_on_an_empty_record(kata_repo, dojo):
+    code, out, _ = dojo("stats")
+    assert code == 0
+    assert row(out, "retention")[1] == "-"
+    assert not kata_repo.progress.exists()
+
+
+def test_plot_writes_a_png(kata_repo, dojo, tmp_path):
+    pytest.importorskip("matplotlib")
+    kata_repo.write_record(HISTORY)
+    out_file = tmp_path / "p.png"
+    code, out, _ = dojo("plot", "--out", str(out_file))
+    assert code == 0 and out.startswith(f"Wrote {out_file}")
+    assert out_file.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_without_matplotlib_says_how_to_install_it(kata_repo, dojo, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    code, _, err = dojo("plot")
+    assert code == 1
+    assert "pip install -e '.[plot]'" in err
+    assert not (kata_repo.root / "progress.png").exists()
+
+
+def test_stats_and_plot_imports_stay_light(kata_repo):
+    kata_repo.write_record(HISTORY)
+    probe = ("import sys\n"
+             "from dojo import cli\n"
+             "assert cli.main(['stats']) == 0\n"
+             "assert cli.main(['list', '--tag', 'numpy']) == 0\n"
+             "print('HEAVY', sorted(m for m in ('torch', 'pytest', 'matplotlib', 'fsrs')"
+             " if m in sys.modules))\n")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=kata_repo.root,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "HEAVY []" in proc.stdout
+
+
+# --------------------------------------------------------------------- grade
+def test_grade_overrides_the_last_pass_and_replays_the_schedule(kata_repo, dojo):
+    kata_repo.write_record(HISTORY)
+    code, out, _ = dojo("grade", "toy", "5")
+    assert code == 0
+    assert out == ("toy: the pass of 2026-11-21 is now graded 5 (was 2); next due 2026-12-08 "
+                   "(was 2026-11-22), every 17 days.\n")
+    toy = kata_repo.kata_record("toy")
+    assert toy["passes"][-1]["grade"] == 5 and toy["passes"][-1]["measured_grade"] == 2
+    assert (toy["ease"], toy["interval"], toy["repetitions"]) == (2.7, 17, 3)
+    assert toy["due"] == dt.date(2026, 12, 8)
+
+
+def test_grade_without_a_pass_is_refused(kata_repo, dojo):
+    code, _, err = dojo("grade", "toy", "4")
+    assert code == 2 and "no pass to regrade" in err
+    assert not kata_repo.progress.exists()
+
+
+def test_grade_with_fsrs_uses_it(kata_repo, dojo):
+    pytest.importorskip("fsrs")
+    kata_repo.write_record(HISTORY.replace("schema = 1\n", 'schema = 1\nscheduler = "fsrs"\n'))
+    code, out, _ = dojo("grade", "toy", "2")
+    assert code == 0
+    toy = kata_repo.kata_record("toy")
+    assert (toy["interval"], toy["due"]) == (19, dt.date(2026, 12, 10))
+    assert "fsrs_stability" in toy
+    assert dojo("due")[0] == 0
+
+
+# --------------------------------------------------------------------- new
+def test_new_scaffolds_a_kata_and_refuses_a_taken_or_bad_slug(kata_repo, dojo):
+    code, out, _ = dojo("new", "softmax", "--topic", "dl-fundamentals", "--target", "15")
+    assert code == 0
+    assert "katas/softmax/kata.toml" in out and "python -m dojo.gate softmax" in out
+    assert (kata_repo.root / "katas" / "softmax" / "starter.py").exists()
+    assert row(dojo("list")[1], "softmax")[:4] == ["softmax", "dl-fundamentals", "2", "new"]
+    assert dojo("starters", "--check", "softmax")[0] == 0
+    code, _, err = dojo("new", "toy")
+    assert code == 2 and "already exists" in err
+    code, _, err = dojo("new", "Soft-Max")
+    assert code == 2 and "not a valid kata slug" in err
+
+
+# --------------------------------------------------------------------- watch
+def test_watch_digest_keeps_the_first_failure_and_the_summary():
+    from dojo import watch
+
+    output = textwrap.dedent("""\
+        F
+        =================================== FAILURES ===================================
+        _________________________________ test_add _________________________________
+        katas/toy/test_toy.py:5: in test_add
+            assert kata.add(2, 3) == 5
+        E   assert -1 == 5
+        ------------------------------------- dojo -------------------------------------
+        toy: 1 of 3 tests failing (2 not run) (starter; not recorded)
+        =========================== short test summary info ============================
+        FAILED katas/toy/test_toy.py::test_add - assert -1 == 5
+        !!!!!!!!!!!!!!!!!!!!!!!!!! stopping after 1 failures !!!!!!!!!!!!!!!!!!!!!!!!!!!
+        1 failed in 0.05s
+        """)
+    assert watch.digest(output).splitlines() == [
+        "_________________________________ test_add _________________________________",
+        "katas/toy/test_toy.py:5: in test_add",
+        "    assert kata.add(2, 3) == 5",
+        "E   assert -1 == 5",
+        "",
+        "toy: 1 of 3 tests failing (2 not run) (starter; not recorded)",
+        "1 failed in 0.05s",
+    ]
+
+
+def test_watch_warms_the_imports_of_the_tests_and_the_solution():
+    from dojo import watch
+
+    assert watch.modules_to_warm("import numpy as np\nfrom scipy import stats\n",
+                                 "import torch.nn.functional as F\nfrom . import x\n") == [
+        "dojo.plugin", "numpy", "pytest", "scipy", "torch.nn.functional"]
+
+
+def test_warm_runner_fails_fast_then_records_the_pass(kata_repo, dojo):
+    from dojo import watch
+
+    dojo("start", "toy")
+    kata_repo.break_("toy")
+    runner = watch.WarmRunner(kata_repo.root, "toy", ["numpy"])
+    try:
+        run = runner.run()
+        assert not run.passed
+        assert "1 failed" in run.output
+        assert kata_repo.kata_record("toy")["failed_runs"] == 0  # saves are not counted
+        kata_repo.solve("toy")
+        assert runner.run().passed
+        assert "passes" not in kata_repo.kata_record("toy")
+        kata_repo.at("10:12:00")
+        runner.close()  # the warm interpreter took its environment (DOJO_NOW) at its start
+        recorded = runner.run(record=True)
+        assert recorded.passed, recorded.output
+    finally:
+        runner.close()
+    assert kata_repo.kata_record("toy")["passes"][0]["seconds"] == 720
