@@ -145,6 +145,9 @@ def load_catalog(root: Path) -> dict[str, Kata]:
 def select(catalog: dict[str, Kata], names: list[str]) -> list[Kata]:
     """Katas whose slug, topic or tag matches any name (case-insensitive, - and _ alike).
 
+    A name that is a kata's slug selects that kata alone, even if another kata carries the
+    same word as a tag: `--kata sampling` means the sampling kata.
+
     Raises CatalogError naming the closest matches when a name matches nothing.
     """
 
@@ -154,6 +157,9 @@ def select(catalog: dict[str, Kata], names: list[str]) -> list[Kata]:
     chosen: dict[str, Kata] = {}
     for name in names:
         wanted = norm(name)
+        if wanted in catalog:
+            chosen[wanted] = catalog[wanted]
+            continue
         hits = [
             k
             for k in catalog.values()

@@ -107,3 +107,4 @@ def test_a_todo_continues_on_lines_that_start_with_the_fence_marker():
         "    #     second line\n"
         "    raise NotImplementedError('TODO: first line')\n"
     )
+
