@@ -13,7 +13,7 @@ from pathlib import Path
 from dojo import attempts, clock, scheduling, starters, stats
 from dojo import catalog as catalog_mod
 from dojo.progress import ProgressError, ProgressStore, default_path
-from dojo.starters import FenceError, pristine
+from dojo.starters import FenceError
 
 
 class UsageError(Exception):
@@ -223,7 +223,7 @@ def cmd_starters(args) -> int:
     stale, broken = [], []
     for kata in katas:
         try:
-            expected = pristine(kata.solution_path.read_text(encoding="utf-8"), kata.slug)
+            expected = attempts.pristine_text(kata)
         except (FenceError, FileNotFoundError) as err:
             print(f"{kata.slug}: {err}", file=sys.stderr)
             broken.append(kata.slug)
@@ -268,8 +268,9 @@ def _no_attempt(kata, table, wanted: str) -> int:
 def cmd_hint(args) -> int:
     root, catalog, store = _context()
     kata = _one_kata(catalog, args.kata)
-    if not attempts.is_open(store.read()["katas"].get(kata.slug)):  # read first: change nothing
-        return _no_attempt(kata, store.read()["katas"].get(kata.slug), "a hint")
+    table = store.read()["katas"].get(kata.slug)  # read first: with no attempt, change nothing
+    if not attempts.is_open(table):
+        return _no_attempt(kata, table, "a hint")
     with store.transaction() as doc:
         table = doc["katas"][kata.slug]
         used = int(table.get("hints", 0))
