@@ -1,0 +1,158 @@
+"""Paged KV cache and paged decode attention (vLLM-style), in torch.
+
+A decode server keeps the keys and values of every live sequence. Reserving max_len slots per
+sequence wastes most of the memory, so the cache is paged: one big pool of fixed-size blocks,
+and per sequence a block table listing the blocks that hold its tokens, in order.
+
+Build:
+
+    OutOfBlocks                          (given) MemoryError raised when the pool is exhausted
+    BlockAllocator(n_blocks, block_size)
+        .allocate(n) -> list[int]        n distinct free block ids; all or nothing: if fewer
+                                         than n are free, raise OutOfBlocks and allocate none
+        .free(blocks)                    return ids to the pool; freeing an id that is not
+                                         currently allocated (double free, never allocated,
+                                         out of range) raises ValueError
+        .n_free                          (given) number of free blocks
+    PagedKVCache(allocator, n_heads, head_dim, dtype=torch.float32, device=None)
+        .k_blocks, .v_blocks             (given) physical storage (n_blocks, block_size, H, D)
+        .block_tables[seq_id]            list of block ids of the sequence, in token order
+        .lengths[seq_id]                 number of tokens stored for the sequence
+        .append(seq_id, k, v)            k, v (T, H, D), any T >= 0; a new seq_id starts empty
+        .gather(seq_id) -> (k, v)        each (T_total, H, D): exactly the tokens appended
+        .free(seq_id)                    give every block of the sequence back; forget it
+    paged_attention(q, cache, seq_ids) -> (n_seqs, H, D)
+        one decode query per sequence, q (n_seqs, H, D), q[i] attends over all the tokens
+        of seq_ids[i] (every listed sequence holds >= 1 token):
+            out[i, h] = softmax(K_i[:, h] @ q[i, h] / sqrt(D)) @ V_i[:, h]
+
+Layout: token number `pos` of a sequence lives in block block_tables[seq][pos // block_size],
+slot pos % block_size. A sequence of n tokens holds exactly ceil(n / block_size) blocks: a new
+block is allocated when a token arrives and the last block is full, never earlier. If append
+cannot get the blocks it needs it raises OutOfBlocks and leaves the cache as it was.
+
+paged_attention works on all sequences at once: look up the block tables (padded to the
+longest), index k_blocks with them to get (n_seqs, max_blocks * block_size, H, D), and mask
+every position >= the sequence's length before the softmax. You may use torch.softmax; not
+F.scaled_dot_product_attention (the oracle).
+
+Pitfalls an interviewer looks for:
+- Off-by-one at block boundaries: block index pos // block_size, slot pos % block_size, and a
+  new block exactly when the last one is full (a sequence of 2 * block_size tokens holds 2).
+- Leaking blocks: free must return every block of the sequence to the allocator.
+- Blocks are reused: a freed block still holds the old sequence's keys. gather must stop at
+  the sequence's length and attention must mask the slots past it, or stale tokens leak in.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+
+class OutOfBlocks(MemoryError):
+    """The block pool has fewer free blocks than requested."""
+
+
+class BlockAllocator:
+    """A pool of n_blocks block ids 0..n_blocks-1, each block holding block_size tokens."""
+
+    def __init__(self, n_blocks: int, block_size: int):
+        self.n_blocks, self.block_size = n_blocks, block_size
+        self._free = list(range(n_blocks - 1, -1, -1))  # a stack: pop() hands out 0 first
+        self._used: set[int] = set()
+
+    @property
+    def n_free(self) -> int:
+        return len(self._free)
+
+    def allocate(self, n: int) -> list[int]:
+        """n distinct free block ids; raises OutOfBlocks (allocating none) if fewer are free."""
+        # >>> TODO: check there are enough free blocks first, then take n of them
+        if n > len(self._free):
+            raise OutOfBlocks(f"asked for {n} blocks, only {len(self._free)} of "
+                              f"{self.n_blocks} are free")
+        blocks = [self._free.pop() for _ in range(n)]
+        self._used.update(blocks)
+        return blocks
+        # <<<
+
+    def free(self, blocks) -> None:
+        """Return the ids to the pool; ValueError for an id that is not allocated."""
+        # >>> TODO: refuse ids that are not currently allocated, then put them back
+        for b in blocks:
+            if b not in self._used:
+                raise ValueError(f"block {b} is not allocated (double free?)")
+            self._used.remove(b)
+            self._free.append(b)
+        # <<<
+
+
+class PagedKVCache:
+    """Keys and values of many sequences in a shared pool of blocks."""
+
+    def __init__(self, allocator: BlockAllocator, n_heads: int, head_dim: int,
+                 dtype: torch.dtype = torch.float32, device=None):
+        self.allocator = allocator
+        self.block_size = allocator.block_size
+        shape = (allocator.n_blocks, allocator.block_size, n_heads, head_dim)
+        self.k_blocks = torch.zeros(shape, dtype=dtype, device=device)
+        self.v_blocks = torch.zeros(shape, dtype=dtype, device=device)
+        self.block_tables: dict = {}  # seq_id -> [block id, ...] in token order
+        self.lengths: dict = {}  # seq_id -> number of tokens stored
+
+    def append(self, seq_id, k: Tensor, v: Tensor) -> None:
+        """Store k, v (T, H, D) after the tokens already held for seq_id."""
+        # >>> TODO: allocate just enough new blocks, then write each token to its block and slot
+        table = self.block_tables.get(seq_id, [])
+        n, T, bs = self.lengths.get(seq_id, 0), k.shape[0], self.block_size
+        n_needed = (n + T + bs - 1) // bs  # ceil: blocks to hold n + T tokens
+        table = table + self.allocator.allocate(n_needed - len(table))  # raises before any change
+        pos = torch.arange(n, n + T, device=self.k_blocks.device)  # (T,) positions in the seq
+        blocks = torch.tensor(table, dtype=torch.long, device=pos.device)[pos // bs]  # (T,)
+        slots = pos % bs
+        self.k_blocks[blocks, slots] = k.to(self.k_blocks)
+        self.v_blocks[blocks, slots] = v.to(self.v_blocks)
+        self.block_tables[seq_id] = table
+        self.lengths[seq_id] = n + T
+        # <<<
+
+    def gather(self, seq_id) -> tuple[Tensor, Tensor]:
+        """(k, v) of seq_id, each (T_total, H, D), contiguous in token order."""
+        # >>> TODO: read the sequence's blocks in table order, flatten, cut at its length
+        table = torch.tensor(self.block_tables[seq_id], dtype=torch.long,
+                             device=self.k_blocks.device)
+        n = self.lengths[seq_id]
+        k = self.k_blocks[table].flatten(0, 1)[:n]  # (n_blocks_seq * bs, H, D) -> (n, H, D)
+        v = self.v_blocks[table].flatten(0, 1)[:n]
+        return k, v
+        # <<<
+
+    def free(self, seq_id) -> None:
+        """Give all blocks of seq_id back to the allocator; KeyError if it is unknown."""
+        # >>> TODO: return the sequence's blocks and forget its table and length
+        self.allocator.free(self.block_tables.pop(seq_id))
+        del self.lengths[seq_id]
+        # <<<
+
+
+def paged_attention(q: Tensor, cache: PagedKVCache, seq_ids) -> Tensor:
+    """One decode step: q (n_seqs, H, D), q[i] attends over the cached tokens of seq_ids[i].
+    -> (n_seqs, H, D)."""
+    # >>> TODO: padded block tables -> (N, S, H, D) keys/values, scores, mask past each
+    # >>>       length, softmax over the tokens, weighted sum of values
+    tables = [cache.block_tables[s] for s in seq_ids]
+    width = max(len(t) for t in tables)
+    padded = [t + [0] * (width - len(t)) for t in tables]  # pad with block 0: masked below
+    table = torch.tensor(padded, dtype=torch.long, device=q.device)  # (N, W)
+    k = cache.k_blocks[table].flatten(1, 2)  # (N, W, bs, H, D) -> (N, S, H, D)
+    v = cache.v_blocks[table].flatten(1, 2)
+    scores = torch.einsum("nhd,nshd->nhs", q, k) / math.sqrt(q.shape[-1])  # (N, H, S)
+    lengths = torch.tensor([cache.lengths[s] for s in seq_ids], device=q.device)  # (N,)
+    valid = torch.arange(k.shape[1], device=q.device) < lengths[:, None]  # (N, S)
+    scores = scores.masked_fill(~valid[:, None, :], float("-inf"))  # stale / padding slots
+    weights = torch.softmax(scores, dim=-1)  # over the tokens
+    return torch.einsum("nhs,nshd->nhd", weights, v)
+    # <<<
