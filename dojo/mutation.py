@@ -41,11 +41,14 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import copy
 import dataclasses
 import hashlib
 import json
+import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -463,12 +466,18 @@ def _pytest(root: Path, slug: str, impl: Path, env: dict, test_timeout: float,
            "--no-record", "--device", "cpu", "-x", "-q", "-p", "no:cacheprovider",
            f"--timeout={test_timeout:g}"]
     started = time.monotonic()
+    # Its own session, so that a hard timeout kills everything the mutant started (the ranks
+    # of a distributed kata included), not only the pytest process.
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True,
-                              timeout=hard_timeout)
+        out, _ = proc.communicate(timeout=hard_timeout)
     except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
         return None, "", time.monotonic() - started
-    return proc.returncode, (proc.stdout + proc.stderr)[-1500:], time.monotonic() - started
+    return proc.returncode, out[-1500:], time.monotonic() - started
 
 
 def _classify(code: int | None, tail: str) -> tuple[str, str]:
