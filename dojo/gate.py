@@ -321,6 +321,11 @@ def isolated_env(root: Path, scratch: Path) -> dict[str, str]:
            if not k.startswith(("PYTEST_XDIST", "PYTEST_CURRENT_TEST"))}
     env.update(DOJO_ROOT=str(root), DOJO_PROGRESS=str(scratch / "progress.toml"),
                DOJO_DEVICE="cpu", PYTHONDONTWRITEBYTECODE="1")
+    # The gate and the mutation tool run two pytest processes side by side: with torch's
+    # default of one intra-op thread per core they oversubscribe the cores, and the tiny ops
+    # of kata tests then spend their time waiting on each other (a 2-core machine ran the
+    # transformer katas' gate in 100 s this way, 10 s with one thread each).
+    env.setdefault("OMP_NUM_THREADS", "1")
     return env
 
 
