@@ -574,6 +574,7 @@ def run(root: Path, slugs: list[str], *, jobs: int = 2, sample_size: int | None 
 
 def print_reports(reports: list[KataReport], threshold: float, console=None) -> None:
     from rich.console import Console
+    from rich.markup import escape as esc
     from rich.table import Table
 
     if console is None:
@@ -602,19 +603,21 @@ def print_reports(reports: list[KataReport], threshold: float, console=None) -> 
         lines = []
         if r.problem is not None:
             lines.append(f"  [red]not measured[/red]: {r.problem}")
+        # Ids, source text and tool output go through escape(): "[d4df1fb9]" or "x[b]" would
+        # otherwise be read as rich markup and vanish from the report.
         for o in r.survivors():
-            lines.append(f"  survived [{o.mutant.id}] line {o.mutant.line}: "
-                         f"{o.mutant.description}   ({o.mutant.line_text})")
+            lines.append(f"  survived {esc(f'[{o.mutant.id}]')} line {o.mutant.line}: "
+                         f"{esc(o.mutant.description)}   ({esc(o.mutant.line_text)})")
         for o in r.outcomes:
             if o.status == ERROR:
-                lines.append(f"  [red]tool error[/red] [{o.mutant.id}] line {o.mutant.line}: "
-                             f"{o.mutant.description}: {o.detail}")
+                lines.append(f"  [red]tool error[/red] {esc(f'[{o.mutant.id}]')} line "
+                             f"{o.mutant.line}: {esc(o.mutant.description)}: {esc(o.detail)}")
             elif o.equivalent is not None and o.status == KILLED:
-                lines.append(f"  marked equivalent but killed [{o.mutant.id}] line "
-                             f"{o.mutant.line}: {o.mutant.description}: drop the mark")
+                lines.append(f"  marked equivalent but killed {esc(f'[{o.mutant.id}]')} line "
+                             f"{o.mutant.line}: {esc(o.mutant.description)}: drop the mark")
         for e in r.stale_equivalents:
-            lines.append(f"  stale equivalent mark (matches no mutant): {e.change!r} on "
-                         f"{e.line_text!r}")
+            lines.append(f"  stale equivalent mark (matches no mutant): {esc(repr(e.change))} "
+                         f"on {esc(repr(e.line_text))}")
         if lines:
             console.print(f"[bold]{r.slug}[/bold]", markup=True, highlight=False)
             for line in lines:

@@ -237,3 +237,17 @@ def test_a_failing_solution_is_not_measured(mini_repo):
 def test_mutant_str_is_the_readable_diff_line():
     m = Mutant("abcd1234", 42, "return np.mean(r)", "np.mean(r) -> r", "reduce", "")
     assert str(m) == "line 42: np.mean(r) -> r"
+
+
+def test_the_report_prints_survivor_ids_and_source_text_verbatim():
+    # "[d4df1fb9]" and "x[b]" look like rich markup tags; they must reach the maintainer as is.
+    from rich.console import Console
+
+    m = Mutant(id="d4df1fb9", line=7, line_text="return x[b] * 2", description="2 -> 3",
+               operator="const", mutated_source="")
+    report = mutation.KataReport("demo", outcomes=[mutation.Outcome(m, mutation.SURVIVED)],
+                                 total=1)
+    console = Console(record=True, width=200)
+    mutation.print_reports([report], 0.85, console=console)
+    text = console.export_text()
+    assert "survived [d4df1fb9] line 7: 2 -> 3   (return x[b] * 2)" in text
