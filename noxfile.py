@@ -131,8 +131,8 @@ def bench(session: nox.Session, device: str) -> None:
     # Real benchmark sizes (a 512-token context, N = 4096 attention) repeat for many rounds:
     # the 20 s per-test guard against endless loops is for practice runs, not for these.
     pytest(session, "--impl=solution", f"--device={device}", "--no-record", "-q",
-           "--timeout=900", "--benchmark-enable", "--benchmark-only", f"--benchmark-json={out / device}.json",
-           *session.posargs)
+           "--timeout=900", "--benchmark-enable", "--benchmark-only",
+           f"--benchmark-json={out / device}.json", *session.posargs)
     session.run(str(PYTHON), "-m", "dojo.bench", f"{out / device}.json",
                 f"--out={out / device}.md", external=True)
 
