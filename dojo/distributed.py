@@ -190,6 +190,16 @@ class _Rank:
     folder: Path
     popen: object = None  # subprocess.Popen on the spawn path
     returncode: int | None = field(default=None)
+    port_pipe: int | None = None  # fork path: where the parent writes the store's port
+
+    def tell_port(self, port: int) -> None:
+        try:
+            os.write(self.port_pipe, f"{port}\n".encode())
+        except OSError:  # the rank is already gone; _wait reports it
+            pass
+        finally:
+            os.close(self.port_pipe)
+            self.port_pipe = None
 
     def poll(self) -> int | None:
         if self.returncode is None:
@@ -233,25 +243,41 @@ def _launch(kata, worker, world_size, args, timeout, kind, fork) -> list:
     import torch.distributed as dist
 
     launches += 1
-    store = dist.TCPStore("127.0.0.1", 0, None, True, dt.timedelta(seconds=timeout + 10),
-                          wait_for_workers=False)
+
+    def serve():
+        return dist.TCPStore("127.0.0.1", 0, None, True, dt.timedelta(seconds=timeout + 10),
+                             wait_for_workers=False)
+
     folder = Path(tempfile.mkdtemp(prefix="dojo-world-"))
     started = time.monotonic()
-    spec = {"world_size": world_size, "port": store.port, "device": kind,
+    spec = {"world_size": world_size, "port": None, "device": kind,
             "deadline": time.time() + timeout, "timeout": timeout, "folder": str(folder),
             "parent": os.getpid()}
     ranks: list[_Rank] = []
+    store = None
     try:
         try:
             if fork:
+                # Fork every rank BEFORE the store exists: the store's server thread may hold
+                # a lock at the instant of a fork (it is busy with the ranks already
+                # connecting), and a child that inherits a held lock hangs on it. The ranks
+                # wait for the port on a pipe.
                 for rank in range(world_size):
                     ranks.append(_fork(dict(spec, rank=rank), kata, worker, args, folder))
+                store = serve()
+                for r in ranks:
+                    r.tell_port(store.port)
             else:
-                spec.update(_spawn_spec(kata, worker, args, folder))
+                store = serve()
+                spec.update(_spawn_spec(kata, worker, args, folder), port=store.port)
                 for rank in range(world_size):
                     ranks.append(_spawn(dict(spec, rank=rank), folder))
             failure = _wait(ranks, started, timeout)
         finally:
+            for r in ranks:  # a rank still waiting for its port reads EOF and exits
+                if r.port_pipe is not None:
+                    os.close(r.port_pipe)
+                    r.port_pipe = None
             _stop(ranks)
             del store
         if failure is not None:
@@ -295,6 +321,7 @@ def _stop(ranks) -> None:
 def _fork(spec, kata, worker, args, folder) -> _Rank:
     import warnings
 
+    port_read, port_write = os.pipe()
     with warnings.catch_warnings():  # python >= 3.12 warns about fork with threads alive
         warnings.simplefilter("ignore", DeprecationWarning)
         pid = os.fork()
@@ -302,6 +329,8 @@ def _fork(spec, kata, worker, args, folder) -> _Rank:
         code = 1
         try:
             os.setpgid(0, 0)
+            os.close(port_write)
+            spec["port_pipe"] = port_read
             code = _rank_main(spec, kata, worker, args)
         except BaseException:  # noqa: B036  (even SystemExit must not run pytest's code here)
             try:
@@ -314,11 +343,12 @@ def _fork(spec, kata, worker, args, folder) -> _Rank:
                 sys.stderr.flush()
             finally:
                 os._exit(code)
+    os.close(port_read)
     try:
         os.setpgid(pid, pid)  # also here: no race with a kill right after the fork
     except OSError:
         pass
-    return _Rank(spec["rank"], pid, folder)
+    return _Rank(spec["rank"], pid, folder, port_pipe=port_write)
 
 
 def _spawn_spec(kata, worker, args, folder) -> dict:
@@ -469,7 +499,14 @@ def _rank_body(spec, kata, worker, args) -> int:
         _rank_device = torch.device("cpu")
     backend = "nccl" if spec["device"] == "cuda" else "gloo"
     wait = dt.timedelta(seconds=max(remaining, 1.0) + 2 * WATCHDOG_MARGIN)
-    store = dist.TCPStore("127.0.0.1", spec["port"], None, False, wait)
+    port = spec["port"]
+    if port is None:  # forked: the parent starts the store after the fork and sends its port
+        with os.fdopen(spec.pop("port_pipe"), "rb") as pipe:
+            line = pipe.readline()
+        if not line:
+            raise RuntimeError("the test process never sent the store's port")
+        port = int(line)
+    store = dist.TCPStore("127.0.0.1", port, None, False, wait)
     dist.init_process_group(backend, store=store, rank=rank, world_size=world_size,
                             timeout=wait)
     barrier = dist.barrier  # captured before the worker: a worker may patch collectives
