@@ -24,13 +24,33 @@ def _to_numpy(x):
 
 
 def assert_close(actual, expected, *, what: str, rtol: float | None = None,
-                 atol: float | None = None) -> None:
+                 atol: float | None = None, suspects=()) -> None:
     """Assert that `actual` matches `expected` in shape and value, within the tolerance for
     the device and dtype of `actual` (or the rtol/atol given).
 
     `what` names the quantity in the learner's words, e.g. "bce_grad dw".
+    `suspects` are (description, wrong) pairs, `wrong` the answer a classic mistake gives
+    (or a callable returning it, computed only on failure): when `actual` is not close to
+    `expected`, the message also names the first mistake whose answer it matches, e.g.
+    "Your result matches softmax over the queries instead of the keys."
     """
     __tracebackhide__ = True  # the learner needs the message, not this helper's frame
+    try:
+        _assert_close(actual, expected, what=what, rtol=rtol, atol=atol)
+    except AssertionError as err:
+        for description, wrong in suspects:
+            try:
+                _assert_close(actual, wrong() if callable(wrong) else wrong, what=description,
+                              rtol=rtol, atol=atol)
+            except Exception:  # not this mistake (or its answer cannot even be compared)
+                continue
+            raise AssertionError(f"{err}\nYour result matches {description}.") from None
+        raise
+
+
+def _assert_close(actual, expected, *, what: str, rtol: float | None,
+                  atol: float | None) -> None:
+    __tracebackhide__ = True
     if actual is None:
         raise AssertionError(f"{what}: got None; did you forget to return the result?")
     a, device, dtype = _to_numpy(actual)
@@ -44,7 +64,7 @@ def assert_close(actual, expected, *, what: str, rtol: float | None = None,
     e64 = e.astype(np.float64) if e.dtype.kind in "fc" else e
     if a.dtype.kind == "f" and not np.all(np.isfinite(a64) == np.isfinite(e64)):
         bad = np.argwhere(~np.isfinite(a64) & np.isfinite(e64))
-        where = f" first at index {tuple(bad[0])}" if bad.size else ""
+        where = f" first at index {tuple(int(i) for i in bad[0])}" if bad.size else ""
         raise AssertionError(
             f"{what}: has NaN or inf where the expected value is finite{where}; "
             "look for an overflowing exp, a log of 0 or a division by 0"
@@ -52,7 +72,9 @@ def assert_close(actual, expected, *, what: str, rtol: float | None = None,
     if np.allclose(a64, e64, rtol=rtol, atol=atol, equal_nan=True):
         return
     diff = np.abs(a64 - e64)
-    idx = np.unravel_index(np.nanargmax(diff), diff.shape) if diff.ndim else ()
+    # plain ints: numpy 2 would print the index as (np.int64(0), np.int64(1))
+    idx = tuple(int(i) for i in np.unravel_index(np.nanargmax(diff), diff.shape)) \
+        if diff.ndim else ()
     raise AssertionError(
         f"{what}: values differ (max abs error {np.nanmax(diff):.3g} at index {tuple(idx)}: "
         f"got {a64[idx].item()!r}, expected {e64[idx].item()!r}; rtol={rtol:g}, atol={atol:g} on "
