@@ -23,17 +23,9 @@ def randn(*shape, seed, device, scale=1.0):
 
 
 def check(actual, expected, what, suspects=()):
-    """assert_close, and on failure name the classic mistake that `actual` matches, if any."""
-    try:
-        assert_close(actual, expected, what=what)
-    except AssertionError as err:
-        for description, wrong in suspects:
-            try:
-                assert_close(actual, wrong(), what=description)
-            except Exception:
-                continue
-            raise AssertionError(f"{err}\nYour result matches {description}.") from None
-        raise
+    """assert_close, naming the classic mistake that `actual` matches, if any."""
+    __tracebackhide__ = True
+    assert_close(actual, expected, what=what, suspects=suspects)
 
 
 def oracle(q, k, v, causal=False, scale=None, mask=None):

@@ -73,17 +73,9 @@ def rope_suspects(x, positions, base=10000.0):
 
 
 def check(actual, expected, what, suspects=(), **tol):
-    """assert_close, and on failure name the classic mistake that `actual` matches, if any."""
-    try:
-        assert_close(actual, expected, what=what, **tol)
-    except AssertionError as err:
-        for description, wrong in suspects:
-            try:
-                assert_close(actual.cpu(), wrong(), what=description, **tol)
-            except Exception:
-                continue
-            raise AssertionError(f"{err}\nYour result matches {description}.") from None
-        raise
+    """assert_close, naming the classic mistake that `actual` matches, if any."""
+    __tracebackhide__ = True
+    assert_close(actual, expected, what=what, suspects=suspects, **tol)
 
 
 def check_rope(kata, x, positions, base=10000.0, what="apply_rope"):
