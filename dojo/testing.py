@@ -82,6 +82,23 @@ def _assert_close(actual, expected, *, what: str, rtol: float | None,
     )
 
 
+def forbid_builtins(monkeypatch, kata, forbidden: dict, advice: str) -> None:
+    """Make the built-ins a kata asks the learner to write unusable for the rest of a test.
+
+    forbidden: {"F.conv2d": (F, "conv2d"), ...}, a readable name -> (owner, attribute).
+    A learner module that imported one of them by name fails at once; any call to one of
+    them during the test raises "<name> is off limits in this kata: <advice>". The test's
+    `monkeypatch` restores them afterwards.
+    """
+    __tracebackhide__ = True
+    originals = [getattr(owner, attr) for owner, attr in forbidden.values()]
+    imported = [name for name, obj in vars(kata).items() if any(obj is o for o in originals)]
+    assert not imported, f"the kata module imports built-ins that are off limits: {imported}"
+    for name, (owner, attr) in forbidden.items():
+        def refuse(*args, _name=name, **kwargs):
+            raise AssertionError(f"{_name} is off limits in this kata: {advice}")
+        monkeypatch.setattr(owner, attr, refuse)
+
 def synchronize(device) -> None:
     """Wait for the device's queued kernels, so that a benchmark times the work and not its
     launch. CUDA and MPS run asynchronously; CPU needs nothing."""

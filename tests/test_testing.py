@@ -43,3 +43,22 @@ def test_a_suspect_that_cannot_be_compared_is_skipped():
         assert_close(np.ones(2), np.zeros(2), what="x",
                      suspects=[("a wrong shape", np.ones(3)), ("a crash", lambda: 1 / 0)])
     assert "Your result matches" not in str(info.value)
+
+
+def test_forbid_builtins_refuses_calls_and_imports_by_name(monkeypatch):
+    import types
+
+    from dojo.testing import forbid_builtins
+
+    owner = types.SimpleNamespace(softmax=lambda x: x)
+    honest = types.SimpleNamespace(helper=lambda x: owner.softmax(x))
+    forbid_builtins(monkeypatch, honest, {"F.softmax": (owner, "softmax")}, "use exp and sum")
+    with pytest.raises(AssertionError, match="F.softmax is off limits in this kata: use exp"):
+        honest.helper(1)
+
+    monkeypatch.undo()
+    sneaky = types.SimpleNamespace(softmax=owner.softmax)  # `from F import softmax`
+    off_limits = r"imports built-ins that are off limits: \['softmax'\]"
+    with pytest.raises(AssertionError, match=off_limits):
+        forbid_builtins(monkeypatch, sneaky, {"F.softmax": (owner, "softmax")}, "use exp")
+    assert owner.softmax(2) == 2, "monkeypatch restores the built-ins after the test"

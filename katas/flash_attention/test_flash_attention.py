@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from dojo.testing import assert_close, synchronize
+from dojo.testing import assert_close, forbid_builtins, synchronize
 
 
 @pytest.fixture(autouse=True)
@@ -310,14 +310,7 @@ def test_no_builtin_softmax_or_attention(kata, device, monkeypatch):
         "Tensor.log_softmax": (torch.Tensor, "log_softmax"),
         "F.scaled_dot_product_attention": (F, "scaled_dot_product_attention"),
     }
-    originals = {getattr(owner, attr) for owner, attr in forbidden.values()}
-    imported = [name for name, obj in vars(kata).items() if any(obj is o for o in originals)]
-    assert not imported, f"the kata module imports built-ins it must implement: {imported}"
-    for name, (owner, attr) in forbidden.items():
-        def refuse(*args, _name=name, **kwargs):
-            raise AssertionError(f"{_name} is off limits in this kata: the online softmax is "
-                                 "the point")
-        monkeypatch.setattr(owner, attr, refuse)
+    forbid_builtins(monkeypatch, kata, forbidden, "the online softmax is the point")
     q, k, v = qkv(1, 1, 10, 4, seed=14, device=device)
     kata.flash_attention(q, k, v, block_size=4, causal=True)
 

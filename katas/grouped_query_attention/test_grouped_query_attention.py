@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dojo.testing import assert_close
+from dojo.testing import assert_close, forbid_builtins
 
 
 def randn(*shape, seed, device, scale=1.0):
@@ -215,13 +215,7 @@ def test_no_builtin_attention_or_repeat_interleave(kata, device, monkeypatch):
         "torch.repeat_interleave": (torch, "repeat_interleave"),
         "Tensor.repeat_interleave": (torch.Tensor, "repeat_interleave"),
     }
-    originals = {getattr(owner, attr) for owner, attr in forbidden.values()}
-    imported = [name for name, obj in vars(kata).items() if any(obj is o for o in originals)]
-    assert not imported, f"the kata module imports built-ins it must not use: {imported}"
-    for name, (owner, attr) in forbidden.items():
-        def refuse(*args, _name=name, **kwargs):
-            raise AssertionError(f"{_name} is off limits in this kata: use expand and reshape")
-        monkeypatch.setattr(owner, attr, refuse)
+    forbid_builtins(monkeypatch, kata, forbidden, "use expand and reshape")
     q = randn(1, 4, 3, 4, seed=95, device=device)
     k = randn(1, 2, 3, 4, seed=96, device=device)
     kata.repeat_kv(k, 2)
