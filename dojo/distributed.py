@@ -23,10 +23,10 @@ How the processes start:
   No fork-unsafe state is touched: the parent never initialises a process group or CUDA for
   the world, and each child runs torch single-threaded.
 - CUDA (a CUDA context does not survive fork), and CPU where fork is unsafe (macOS): a fresh
-  `python -m dojo.distributed SPEC` per rank, which re-loads the kata module from
-  `kata.__file__` (the pristine starter, which has no file, is regenerated from its solution)
-  and the worker from its defining file and __qualname__. So workers must be module-level
-  functions; a nested function or a lambda is refused on every device alike.
+  `python -m dojo.distributed SPEC` per rank, which loads the kata module again the way
+  dojo.loading loaded it (starter, solution, pristine or a file; any other module from its
+  `__file__`) and the worker from its defining file and __qualname__. So workers must be
+  module-level functions; a nested function or a lambda is refused on every device alike.
 
 Rendezvous: the parent itself serves the TCPStore, bound to 127.0.0.1 on a port the kernel
 picks (port 0), and every rank connects to it as a client. No port is ever guessed, so no
@@ -62,10 +62,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import pickle
-import re
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -86,16 +84,6 @@ launches = 0  # worlds actually started in this process (memoised calls do not c
 
 # Set in a rank's process before the worker runs.
 _rank_device = None
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read it, close).
-
-    run_world does not need it (its store binds port 0 itself); it is here for code that must
-    name a port, which should expect the port to be taken in between and retry."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _device_type(device) -> str:
@@ -354,27 +342,16 @@ def _fork(spec, kata, worker, args, folder) -> _Rank:
 def _spawn_spec(kata, worker, args, folder) -> dict:
     args_path = folder / "args.pkl"
     args_path.write_bytes(pickle.dumps(tuple(args)))
-    return {"kata_file": _kata_file(kata, folder), "kata_name": kata.__name__,
-            "worker_file": worker.__code__.co_filename, "worker_qualname": worker.__qualname__,
+    spec = {"worker_file": worker.__code__.co_filename, "worker_qualname": worker.__qualname__,
             "args": str(args_path)}
-
-
-def _kata_file(kata, folder) -> str:
-    """A file with the kata module's source. The pristine starter lives only in memory: it is
-    generated again from its solution."""
+    loaded = getattr(kata, "__dojo_kata__", None)  # set by dojo.loading: reload it the same way
+    if loaded is not None:
+        return {**spec, "kata_loaded": loaded}
     name = getattr(kata, "__file__", None) or ""
-    if Path(name).is_file():
-        return name
-    if m := re.fullmatch(r"<pristine starter of (\w+)>", name):
-        from dojo import catalog, starters
-
-        slug = m.group(1)
-        solution = catalog.load_catalog(catalog.find_root())[slug].solution_path
-        path = folder / f"pristine_{slug}.py"
-        path.write_text(starters.pristine(solution.read_text(encoding="utf-8"), slug))
-        return str(path)
-    raise _WorldFailed(f"cannot start the ranks: the kata module {kata.__name__!r} has no "
-                       f"source file ({name!r}) to load in them")
+    if not Path(name).is_file():
+        raise _WorldFailed(f"cannot start the ranks: the kata module {kata.__name__!r} has no "
+                           f"source file ({name!r}) to load in them")
+    return {**spec, "kata_file": name, "kata_name": kata.__name__}
 
 
 def _spawn(spec, folder) -> _Rank:
@@ -566,7 +543,13 @@ def _load(spec):
         module_spec.loader.exec_module(module)
         return module
 
-    kata = load(spec["kata_file"], spec["kata_name"])
+    if "kata_loaded" in spec:
+        from dojo import catalog, loading
+
+        root, slug, impl = spec["kata_loaded"]
+        kata = loading.load(catalog.load_kata(Path(root), slug), impl)
+    else:
+        kata = load(spec["kata_file"], spec["kata_name"])
     obj = load(spec["worker_file"], "_dojo_world_worker_module")
     for part in spec["worker_qualname"].split("."):
         obj = getattr(obj, part)

@@ -32,6 +32,14 @@ def load(kata: Kata, impl: str) -> types.ModuleType:
     subprocesses (multiprocessing, torch.distributed) can find it again.
     """
     name = module_name(kata, impl if impl in IMPLS else "file")
+    module = _import(kata, impl, name)
+    # What was loaded, so that another process can load the same thing again
+    # (dojo.distributed's spawned ranks); the pristine starter has no file to point at.
+    module.__dojo_kata__ = (str(kata.root), kata.slug, impl)
+    return module
+
+
+def _import(kata: Kata, impl: str, name: str) -> types.ModuleType:
     if impl == "pristine":
         source = pristine(kata.solution_path.read_text(encoding="utf-8"), kata.slug)
         filename = f"<pristine starter of {kata.slug}>"
